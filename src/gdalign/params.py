@@ -16,7 +16,7 @@ Example
 -------
 >>> validate({"depth": 4}, {"depth": Int(1, 12)})
 {'depth': 4}
->>> validate({"depth": 0}, {"depth": Int(1, 12)})
+>>> validate({"depth": 0}, {"depth": Int(1, 12)})  # doctest: +IGNORE_EXCEPTION_DETAIL
 Traceback (most recent call last):
 ...
 gdalign.params.ParameterError: parameter 'depth' = 0 is out of range: expected an integer in [1, 12]
