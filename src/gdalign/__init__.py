@@ -1,0 +1,15 @@
+"""gdalign: a reproducible companion to Ji & Telgarsky (ICLR 2019),
+"Gradient descent aligns the layers of deep linear networks".
+
+Modules, each named for what it holds:
+
+* :mod:`gdalign.data`      -- data sets (toy, Gaussian, scikit-learn, files), z_i = y_i x_i
+* :mod:`gdalign.losses`    -- losses, stable values and derivatives, log-domain risk
+* :mod:`gdalign.network`   -- batched deep linear networks, initialisations, closed-form gradients
+* :mod:`gdalign.margin`    -- the exact max-margin direction, support set, Assumption 3, alpha
+* :mod:`gdalign.dynamics`  -- gradient descent and gradient flow, recorded into tidy tables
+* :mod:`gdalign.metrics`   -- alignment, invariants and margin quantities of a network
+* :mod:`gdalign.claims`    -- verdict records for the paper's claims, results.json
+* :mod:`gdalign.params`    -- validation of notebook parameters
+"""
+__version__ = "0.1.0"
