@@ -125,13 +125,11 @@ class PolyTail(Loss):
     k: float = 2.0
     exp_tailed: bool = False
 
-    @property
-    def beta(self):  # type: ignore[override]
-        return self.k * (self.k + 1.0)
-
-    @property
-    def G(self):  # type: ignore[override]
-        return self.k
+    def __post_init__(self):
+        if not (self.k > 0 and math.isfinite(self.k)):
+            raise ValueError(f"PolyTail: k must be a positive finite number, got {self.k!r}")
+        object.__setattr__(self, "beta", self.k * (self.k + 1.0))
+        object.__setattr__(self, "G", self.k)
 
     def log_value(self, s):
         pos = -self.k * torch.log1p(s.clamp(min=0.0))
