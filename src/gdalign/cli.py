@@ -40,7 +40,8 @@ def parse_value(text: str) -> Any:
         value = yaml.safe_load(text)
     except yaml.YAMLError:
         return text
-    return text if value is None and text.strip() not in ("null", "~", "") else value
+    # YAML reads "" as null; only an explicit null or ~ means None.
+    return text if value is None and text.strip() not in ("null", "~") else value
 
 
 def notebook_parameters(notebook: Path) -> dict:
