@@ -221,7 +221,12 @@ def _alpha_polytope(Q: np.ndarray, max_hull_dim: int) -> tuple[float, str]:
                           f"(facet enumeration infeasible); the sign of alpha is given by dual_positive")
     from scipy.spatial import ConvexHull
 
-    hull = ConvexHull(Q)
+    from scipy.spatial import QhullError
+
+    try:
+        hull = ConvexHull(Q)
+    except QhullError as e:  # pragma: no cover - rank was checked above
+        return math.nan, f"unavailable: Qhull failed ({str(e).splitlines()[0]})"
     # equations: normal . x + offset <= 0 inside, unit normals: distance of 0 = -offset
     return float((-hull.equations[:, -1]).min()), f"convex hull (Qhull, {len(hull.equations)} facets)"
 
@@ -320,7 +325,10 @@ def max_margin(data, *, tol: float = 1e-9, positive_tol: float = 1e-7, alpha_ato
     round_s = 1e3 * eps * wn * zmax  # rounding level of <w, z_i>
     if margins.min() <= 0.0 or s.min() < 1.0 - max(1e-9, round_s):
         raise ValueError(f"{NOT_SEPARABLE} (the solver's w has min_i <w, z_i> = {s.min():.3g} < 1)")
-    lam = np.maximum(np.asarray(lam, dtype=float), 0.0)
+    lam = np.asarray(lam, dtype=float)
+    if lam.min() < -1e-12 * max(lam.max(), 1.0):
+        raise RuntimeError(f"max_margin: quadprog returned a negative dual variable ({lam.min():.3g})")
+    lam = np.maximum(lam, 0.0)  # clear rounding-level negatives only
     # verification: stationarity, dual feasibility, complementary slackness, zero duality gap
     resid = np.linalg.norm(w - Z.T @ lam)
     slack = np.abs(lam * (s - 1.0)).max() * (1.0 / wn ** 2)
@@ -342,14 +350,14 @@ def max_margin(data, *, tol: float = 1e-9, positive_tol: float = 1e-7, alpha_ato
     reps = S[[g[0] for g in groups]]
     Zd = Z[reps]
 
-    rank_data = _rank(Z)
+    U = _orth(Z.T)  # (d, rank_data): orthonormal basis of span{z_i}
+    rank_data = U.shape[1]
     rank_support = _rank(Z[S])
     a3 = rank_support == d
     a3r = rank_support == rank_data
     share = _positive_dual(Zd, w, gamma)
     pos = share > positive_tol
     # alpha within span{z_i}: coordinates of Pi_perp z_j in an orthonormal basis of u_bar^perp there
-    U = _orth(Z.T)  # (d, rank_data)
     B = _orth(U - np.outer(u, u @ U)) if U.shape[1] > 1 else np.zeros((d, 0))
     B = B[:, : max(rank_data - 1, 0)]
     if rank_data == 2 and d == 2:
