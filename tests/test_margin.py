@@ -353,3 +353,13 @@ def test_lemma4_sign_above_threshold_and_not_below(name, ds, loss):
     Rw = lf.value(s).numpy().mean(axis=1)
     pw = below[:50, None] * xi[:50]
     np.testing.assert_allclose((pw * grad).sum(axis=1) / Rw, vb[:50], rtol=1e-9, atol=1e-12)
+
+
+def test_alpha_beyond_max_hull_dim_is_nan_but_the_sign_is_known():
+    rng = np.random.default_rng(5)
+    Z, u, gamma, S = _constructed(8, "extra", rng)  # |S| = d + 1 = 9 in u_bar^perp of dimension 7
+    r = max_margin(Z, max_hull_dim=6)
+    assert math.isnan(r.alpha) and r.alpha_method.startswith("unavailable") and r.dual_positive
+    full = max_margin(Z)  # dimension 7 <= the default 8: facets of the hull
+    assert full.alpha > 0 and full.alpha_method.startswith("convex hull")
+    assert lemma4_threshold("exp", len(Z), full.alpha) < math.inf

@@ -522,7 +522,8 @@ def flip_labels(ds: Dataset, fraction: float | None = None, *, indices=None, see
     y[idx] = -y[idx]
     shown = idx.tolist() if idx.size <= 20 else idx[:20].tolist() + ["..."]
     meta = dict(ds.meta, flipped=idx.tolist(), parent=ds.name)
-    meta.pop("u_bar", None), meta.pop("gamma", None), meta.pop("support", None)
+    for k in ("u_bar", "gamma", "support"):  # the known answer no longer applies
+        meta.pop(k, None)
     return Dataset(ds.X, y, name=f"{ds.name}-flipped",
                    source=f"{ds.source}; labels of {idx.size} point(s) flipped ({how}): rows {shown}", meta=meta)
 

@@ -264,8 +264,9 @@ def max_margin(data, *, tol: float = 1e-9, positive_tol: float = 1e-7, alpha_ato
     tol : float, default 1e-9
         Support tolerance on the normalised margins: i is in S when
         <w_hat, z_i> = <u_bar, z_i>/gamma <= 1 + tol (raised to the rounding level
-        1e3 * eps * ||w_hat|| * max ||z_i|| for tiny margins). Also the tolerance for
-        grouping duplicate support points (1e3 * tol times max ||z_i||).
+        1e3 * eps * ||w_hat|| * max ||z_i|| for tiny margins). Duplicate support points
+        (equal to 1e-12 * max ||z_i|| in every coordinate) are grouped: their dual total is
+        split equally, and alpha and the dual criterion use one point per group.
     positive_tol : float, default 1e-7
         The dual-positivity criterion requires ``dual_min_share > positive_tol``.
     alpha_atol : float, default 1e-10
@@ -342,7 +343,7 @@ def max_margin(data, *, tol: float = 1e-9, positive_tol: float = 1e-7, alpha_ato
     if (lam[np.setdiff1d(np.arange(n), S)] > 1e-9 * lam.max()).any():
         raise RuntimeError("max_margin: a point off the margin carries a dual variable (verification failed)")
     # duplicates among the support points: split each group's dual total equally
-    groups = _distinct(Z[S], atol=1e3 * tol * zmax)
+    groups = _distinct(Z[S], atol=1e-12 * zmax)
     for g in groups:
         if len(g) > 1:
             idx = S[g]
