@@ -111,12 +111,14 @@ def test_fixture_runs_in_its_output_folder_and_writes_valid_results(tmp_path):
     # The kernel ran with the runner's environment, in the folder that became `out`.
     nums = doc["numbers"]
     assert nums["progress_env"] == "0"
-    assert nums["mpl_backend"].lower() == "agg"
+    assert nums["mpl_backend"] == "module://matplotlib_inline.backend_inline"
     assert Path(nums["cwd"]).parent == out.parent and Path(nums["cwd"]).name.startswith(".fixture.tmp-")
     stamp = read_result(out)
     assert stamp["hash"] == Job(FIXTURE, out, {"n_points": 50}).hash()
     executed = nbformat.read(out / "fixture.ipynb", as_version=4)
-    assert any(c.get("outputs") for c in executed.cells if c.cell_type == "code")
+    figures = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])
+               if "image/png" in o.get("data", {})]
+    assert len(figures) == 1, "the histogram is not embedded in the executed notebook"
     assert not _leftovers(out.parent)
 
 

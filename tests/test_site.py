@@ -84,8 +84,8 @@ def _need_browser() -> None:
         pytest.skip("; ".join(problems))
 
 
-def check_site(html: Path, screenshot_pages: dict[str, Path]) -> tuple[list[str], int]:
-    """Load every page of ``html``; return (problems, pages checked). Saves the screenshots asked for."""
+def check_site(html: Path, screenshot_pages: dict[str, Path]) -> tuple[list[str], dict[str, int]]:
+    """Load every page of ``html``; return (problems, images loaded per page). Saves the screenshots asked for."""
     from playwright.sync_api import sync_playwright
 
     pages = sorted(p.relative_to(html).as_posix() for p in html.rglob("*.html")
@@ -95,6 +95,7 @@ def check_site(html: Path, screenshot_pages: dict[str, Path]) -> tuple[list[str]
     origin = f"http://127.0.0.1:{server.server_address[1]}"
     problems: list[str] = []
     outside: list[str] = []
+    images: dict[str, int] = {}
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
@@ -129,6 +130,7 @@ def check_site(html: Path, screenshot_pages: dict[str, Path]) -> tuple[list[str]
                     problems.append(f"{rel}: {r['math_errors']} MathJax errors")
                 for src in r["broken_images"]:
                     problems.append(f"{rel}: image did not load: {src}")
+                images[rel] = r["images"] - len(r["broken_images"])
                 if rel in screenshot_pages:
                     screenshot_pages[rel].parent.mkdir(parents=True, exist_ok=True)
                     page.screenshot(path=str(screenshot_pages[rel]), full_page=True)
@@ -136,7 +138,7 @@ def check_site(html: Path, screenshot_pages: dict[str, Path]) -> tuple[list[str]
     finally:
         server.shutdown()
     problems += [f"request to an outside host: {u}" for u in sorted(set(outside))]
-    return problems, len(pages)
+    return problems, images
 
 
 @pytest.mark.slow
@@ -148,9 +150,11 @@ def test_built_site():
         pytest.skip("_build/html not built; run `make book`")
     _need_browser()
     shot = SCREENSHOTS / "03_theorem1.png"
-    problems, n = check_site(html, {THEOREM_PAGE: shot})
+    problems, images = check_site(html, {THEOREM_PAGE: shot})
     assert not problems, "\n".join(problems)
-    assert n >= 15
+    assert len(images) >= 15
+    figureless = [p for p in images if p.startswith("notebooks/") and not images[p]]
+    assert not figureless, f"notebook pages without a figure: {figureless}"
     assert shot.is_file() and shot.stat().st_size > 10_000, "no screenshot of the theorem page"
 
 
@@ -165,9 +169,11 @@ def test_book_pages_offline(tmp_path):
     assert build_book(root, echo=log.append) == 0, "\n".join(log)
     html = root / "_build" / "html"
     shots = {THEOREM_PAGE: tmp_path / "theorem.png", "book/assumptions.html": SCREENSHOTS / "assumptions.png"}
-    problems, n = check_site(html, shots)
+    problems, images = check_site(html, shots)
     assert not problems, "\n".join(problems)
-    assert n >= 15
+    assert len(images) >= 15
+    assert all(images[f"notebooks/{nb}.html"] == 1 for nb in ("01_setting", "03_theorem1", "10_alexnet")), \
+        "the fixture's histogram is missing from the notebook pages"
     assert (tmp_path / "theorem.png").stat().st_size > 10_000
     # The math of the pages is there, and typeset (checked above): assumptions use sphinx-proof.
     page = (html / "book" / "assumptions.html").read_text()

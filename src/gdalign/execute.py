@@ -46,8 +46,10 @@ RUNNER_VERSION = 1
 STAMP = "stamp.json"
 RESULTS = "results.json"
 DEFAULT_TIMEOUT_S = 1200.0
-#: What the kernels see: no progress bars, a non-interactive matplotlib backend.
-KERNEL_ENV = {"GDALIGN_PROGRESS": "0", "MPLBACKEND": "Agg"}
+#: What the kernels see: no progress bars, and a non-interactive matplotlib backend that
+#: still embeds figures in the executed notebook. (Plain ``Agg`` would drop every figure:
+#: ipykernel picks the inline backend only when MPLBACKEND is unset.)
+KERNEL_ENV = {"GDALIGN_PROGRESS": "0", "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
 KERNEL_NAME = "python3"
 
 _CLAIM_KEYS = {"id": str, "statement": str, "paper_ref": str, "passed": bool, "expected": str}
@@ -242,7 +244,7 @@ def _replace_dir(src: Path, dst: Path) -> None:
 class _Running:
     """A worker subprocess executing one job into its temporary folder."""
 
-    def __init__(self, job: Job, digest: str):
+    def __init__(self, job: Job, digest: str, env: dict[str, str]):
         self.job = job
         self.digest = digest
         out = Path(job.out_dir).resolve()
@@ -259,7 +261,7 @@ class _Running:
         # Own session, so a timeout can kill the worker with everything it started.
         self.proc = subprocess.Popen([sys.executable, "-m", "gdalign.execute", "--worker", str(self.tmp / "job.json")],
                                      stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     start_new_session=True)
+                                     start_new_session=True, env={**os.environ, **env})
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.t0
@@ -321,6 +323,17 @@ def _worker_error(tmp: Path, rc: int) -> str:
     return f"worker exited with status {rc}" + (f": {tail[0]}" if tail else "")
 
 
+def thread_env(n_jobs: int) -> dict[str, str]:
+    """Share the cores between parallel notebooks: BLAS/OpenMP/torch threads per kernel.
+
+    Without this each of ``n_jobs`` kernels would start one thread per core and they
+    would fight over the cores. Variables the caller set already are kept.
+    """
+    threads = str(max(1, (os.cpu_count() or 1) // max(1, n_jobs)))
+    names = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+    return {name: threads for name in names if name not in os.environ}
+
+
 def execute_many(jobs: Sequence[Job], n_jobs: int | None = None, force: bool = False,
                  on_outcome: Callable[[Outcome], None] | None = None, poll_s: float = 0.1) -> list[Outcome]:
     """Execute the jobs whose input hash changed, up to ``n_jobs`` at a time.
@@ -354,7 +367,7 @@ def execute_many(jobs: Sequence[Job], n_jobs: int | None = None, force: bool = F
         while queue or running:
             while queue and len(running) < n_jobs:
                 i, job, digest = queue.pop(0)
-                running[i] = _Running(job, digest)
+                running[i] = _Running(job, digest, thread_env(n_jobs))
             time.sleep(poll_s)
             for i, r in list(running.items()):
                 timed_out = r.proc.poll() is None and r.elapsed() > r.job.timeout
