@@ -28,10 +28,14 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 __all__ = ["Loss", "Exponential", "Logistic", "PolyTail", "Squared", "Hinge", "get", "LOSSES",
            "log_risk", "risk", "risk_grad_over_risk", "risk_and_grad"]
+
+
+def _softplus(x: torch.Tensor) -> torch.Tensor:
+    """ln(1 + e^x), exact at every x (torch's softplus is linear past its threshold of 20)."""
+    return torch.logaddexp(torch.zeros_like(x), x)
 
 
 def _log_softplus_neg(s: torch.Tensor) -> torch.Tensor:
@@ -39,7 +43,7 @@ def _log_softplus_neg(s: torch.Tensor) -> torch.Tensor:
     # For s > 30, ln(1+t) = t(1 - t/2 + ...) with t = e^{-s}: ln = -s + log1p(-t/2 + t^2/3).
     t = torch.exp(-s.clamp(min=30.0))
     big = -s + torch.log1p(-t / 2 + t * t / 3)
-    small = torch.log(F.softplus(-s.clamp(max=30.0)))
+    small = torch.log(_softplus(-s.clamp(max=30.0)))
     return torch.where(s > 30.0, big, small)
 
 
@@ -107,7 +111,7 @@ class Logistic(Loss):
         return _log_softplus_neg(s)
 
     def log_abs_deriv(self, s):
-        return -F.softplus(s)  # |l'(s)| = 1/(1 + e^{s})
+        return -_softplus(s)  # |l'(s)| = 1/(1 + e^{s})
 
 
 @dataclass(frozen=True)
