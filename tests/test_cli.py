@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gdalign.cli import parse_value
+from gdalign.cli import absolute_if_path, parse_value
 
 FIXTURE = Path(__file__).parent / "fixtures" / "fixture.ipynb"
 
@@ -24,6 +24,13 @@ def gdalign(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 ])
 def test_parse_value_takes_python_literals_then_yaml(text, value):
     assert parse_value(text) == value
+
+
+def test_relative_file_values_become_absolute(tmp_path):
+    (tmp_path / "mine.csv").write_text("x,y\n")
+    assert absolute_if_path("mine.csv", tmp_path) == str((tmp_path / "mine.csv").resolve())
+    assert absolute_if_path("exp", tmp_path) == "exp"  # not a file: left alone
+    assert absolute_if_path(3, tmp_path) == 3
 
 
 def test_unknown_parameter_name_is_refused_before_executing(tmp_path):

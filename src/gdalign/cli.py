@@ -44,6 +44,19 @@ def parse_value(text: str) -> Any:
     return text if value is None and text.strip() not in ("null", "~") else value
 
 
+def absolute_if_path(value: Any, cwd: Path | None = None) -> Any:
+    """A string naming an existing file or folder (relative to ``cwd``) becomes its absolute path.
+
+    The notebook runs with its output folder as working directory, so a user's
+    ``-p data_file mydata.csv`` must reach it as an absolute path.
+    """
+    if isinstance(value, str) and value and not Path(value).is_absolute():
+        candidate = (cwd or Path.cwd()) / Path(value).expanduser()
+        if candidate.exists():
+            return str(candidate.resolve())
+    return value
+
+
 def notebook_parameters(notebook: Path) -> dict:
     """The names and defaults of a notebook's ``parameters`` cell (papermill's inspection)."""
     import papermill as pm
@@ -96,7 +109,7 @@ def cmd_run(args) -> int:
         raise UsageError(f"no such notebook: {notebook}")
     params = {}
     for name, value in args.param or []:
-        params[name] = parse_value(value)
+        params[name] = absolute_if_path(parse_value(value))
     check_names(notebook, params)
     out = Path(args.out) if args.out else project_root(notebook.resolve().parent) / BUILD / EXECUTED / notebook.stem
     print(f"gdalign run: executing {notebook} into {out}", file=sys.stderr)
