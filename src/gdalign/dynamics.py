@@ -43,7 +43,8 @@ from scipy.optimize import brentq
 from . import losses as _losses
 from .claims import provenance
 from .metrics import Reference, network_metrics
-from .network import (Weights, flatten, multiclass_risk_and_grads, risk_and_grads, unflatten, widths_of)
+from .network import (Weights, factor_sq_norms, flatten, multiclass_risk_and_grads, risk_and_grads, unflatten,
+                      widths_of)
 from .progress import bar
 
 
@@ -67,14 +68,23 @@ class Run:
 
 
 def _objective(data, loss, labels):
-    """grad function (W, scaled) -> (ln R, R, grads) for the binary or the multiclass risk."""
+    """grad function (W, scaled, factors) -> (ln R, R, grads) for the binary or the multiclass risk."""
     if labels is None:
-        return lambda W, scaled=False: risk_and_grads(W, data, loss, scaled=scaled)
+        Z = np.asarray(getattr(data, "Z", data))
+        cache = {}
+
+        def f(W, scaled=False, factors=False):
+            key = (W[0].dtype, W[0].device)
+            if key not in cache:  # the data as a tensor once, not at every step
+                cache[key] = torch.as_tensor(Z, dtype=key[0], device=key[1])
+            return risk_and_grads(W, cache[key], loss, scaled=scaled, factors=factors)
+        return f
     X = torch.as_tensor(np.asarray(data.X if hasattr(data, "X") else data))
     lab = torch.as_tensor(np.asarray(labels), dtype=torch.long)
 
-    def f(W, scaled=False):
-        return multiclass_risk_and_grads(W, X.to(W[0].dtype).to(W[0].device), lab.to(W[0].device), scaled=scaled)
+    def f(W, scaled=False, factors=False):
+        return multiclass_risk_and_grads(W, X.to(W[0].dtype).to(W[0].device), lab.to(W[0].device), scaled=scaled,
+                                         factors=factors)
     return f
 
 
@@ -353,7 +363,7 @@ def gradient_descent(W0: Weights, data, loss, steps: int, step: float | str | Ca
     elif not callable(step) and not (isinstance(step, (int, float)) and math.isfinite(step) and step > 0):
         raise ValueError(f"step must be a positive finite number, a callable or 'assumption5', got {step!r}")
     obj = _objective(data, loss, labels)
-    ref = Reference(W0)
+    ref = Reference(W0) if n_records > 0 else None  # SVDs of W(0): only needed for records
     rec = set(record_steps(steps, n_records).tolist()) if n_records > 0 else set()
     S = torch.zeros(B, dtype=dtype, device=device)
     sum_eg = torch.zeros(B, dtype=dtype, device=device)
@@ -367,32 +377,39 @@ def gradient_descent(W0: Weights, data, loss, steps: int, step: float | str | Ca
     prev = None  # (R, eta, g2) of the previous step, for the descent inequality
     t0 = time.perf_counter()
     done = 0
+    W = [w.contiguous() for w in W]  # updated in place below
     for t in bar(range(steps + 1), desc="gradient descent", enabled=progress):
-        lr, R, G = obj(W)
-        g2 = sum((g * g).sum(dim=(1, 2)) for g in G)
+        # gradients as factors A_k^T N_k: the step and every norm use the vectors, never the matrices
+        lr, R, F = obj(W, factors=True)
+        gk2 = factor_sq_norms(F)  # ||dR/dW_k||_F^2, (B, L)
+        g2 = gk2.sum(dim=1)
         if prev is not None:
             R_prev, eta_prev, g2_prev = prev
             slack = (R - R_prev + 0.5 * eta_prev * g2_prev) / R_prev.clamp(min=1e-300)
             max_slack = torch.maximum(max_slack, slack)
             n_viol += (slack > descent_rtol).long()
             risk_up += (R > R_prev).long()
-        if not torch.isfinite(lr).all():
-            raise FloatingPointError(f"gradient descent diverged at step {t} (non-finite risk); lower the step")
+        if t % 64 == 0 and not bool(torch.isfinite(lr).all()):  # a sync: not at every step
+            raise FloatingPointError(f"gradient descent diverged by step {t} (non-finite risk); lower the step")
+        if ball is not None or schedule == "assumption5":
+            fro2 = torch.stack([(w * w).sum(dim=(1, 2)) for w in W], dim=1)  # (B, L)
+            mf = fro2.max(dim=1).values.sqrt()
         if ball is not None:
-            mf = torch.stack([w.flatten(1).norm(dim=1) for w in W], 1).max(1).values
             first_exit = torch.where((first_exit < 0) & (mf > ball), torch.full_like(first_exit, t), first_exit)
         last = t == steps or (target is not None and bool((-lr >= target).all()))
         # the step from W(t): eta_t (and R_t for Assumption 5)
         if schedule == "assumption5":
-            mf = torch.stack([w.flatten(1).norm(dim=1) for w in W], 1).max(1).values
             new_R = torch.maximum(torch.maximum(ball_R, torch.ones_like(ball_R)), mf)
             ball_down += (new_R < ball_R).long()
             ball_R = new_R
+            # ||W_k - eta G_k||_F^2 = ||W_k||^2 - 2 eta <W_k, G_k> + eta^2 ||G_k||^2, <W_k, A^T N> = tr(A W_k N^T)
+            wg = torch.stack([torch.diagonal(torch.bmm(torch.bmm(A, w), N.transpose(1, 2)), dim1=1, dim2=2).sum(1)
+                              for w, (A, N) in zip(W, F)], dim=1)
             while True:  # backtracking: grow R_t until W(t+1) stays in B(R_t)
                 eta = torch.clamp(1.0 / beta_R(ball_R, L, loss), max=1.0)
-                Wn = [w - eta.view(-1, 1, 1) * g for w, g in zip(W, G)]
-                mfn = torch.stack([w.flatten(1).norm(dim=1) for w in Wn], 1).max(1).values
-                out = mfn > ball_R
+                e = eta.unsqueeze(1)
+                nxt2 = (fro2 - 2 * e * wg + e * e * gk2).clamp(min=0).max(dim=1).values
+                out = nxt2.sqrt() > ball_R * (1 + 1e-12)
                 if not out.any():
                     break
                 ball_R = torch.where(out, 2.0 * ball_R, ball_R)
@@ -401,7 +418,6 @@ def gradient_descent(W0: Weights, data, loss, steps: int, step: float | str | Ca
             if not (math.isfinite(e) and e > 0):
                 raise ValueError(f"step schedule gave eta_{t} = {e!r}; it must be positive and finite")
             eta = torch.full((B,), e, dtype=dtype, device=device)
-            Wn = None
         if t in rec or last:
             frames.append(_metrics_frame(W, data, loss, ref, u_bar, gamma,
                                          {"record": len(frames), "step": t, "eta": eta.cpu().numpy(),
@@ -410,7 +426,9 @@ def gradient_descent(W0: Weights, data, loss, steps: int, step: float | str | Ca
         done = t
         if last:
             break
-        W = Wn if Wn is not None else [w - eta.view(-1, 1, 1) * g for w, g in zip(W, G)]
+        neg_eta = (-eta).view(-1, 1, 1)
+        for w, (A, N) in zip(W, F):  # W_k <- W_k - eta A^T N, in place, one fused op per layer
+            w.baddbmm_(A.transpose(1, 2), N * neg_eta)
         S = S + eta * eta * g2
         sum_eg = sum_eg + eta * g2
         prev = (R, eta, g2)

@@ -96,6 +96,12 @@ class Exponential(Loss):
     def log_abs_deriv(self, s):
         return -s
 
+    def value(self, s):
+        return torch.exp(-s)
+
+    def deriv(self, s):
+        return -torch.exp(-s)
+
 
 @dataclass(frozen=True)
 class Logistic(Loss):
@@ -112,6 +118,12 @@ class Logistic(Loss):
 
     def log_abs_deriv(self, s):
         return -_softplus(s)  # |l'(s)| = 1/(1 + e^{s})
+
+    def value(self, s):
+        return _softplus(-s)
+
+    def deriv(self, s):
+        return -torch.sigmoid(-s)
 
 
 @dataclass(frozen=True)

@@ -88,16 +88,29 @@ def w_prod(W: Weights) -> torch.Tensor:
     return end_to_end(W)[:, 0, :]
 
 
-def layer_grads(W: Weights, M: torch.Tensor, lefts: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
-    """dR/dW_k for k = 1..L from M = dR/dP (B, d_L, d), by the closed form above."""
+def grad_factors(W: Weights, M: torch.Tensor, lefts: list[torch.Tensor] | None = None):
+    """dR/dW_k = A_k^T N_k as factors [(A_k, N_k)]: A_k = W_L...W_{k+1} (B, d_L, d_k),
+    N_k = M W_1^T ... W_{k-1}^T (B, d_L, d_{k-1}). For d_L = 1 they are two row vectors,
+    so a gradient step or a norm never needs the (B, d_k, d_{k-1}) matrix itself."""
     lefts = left_products(W) if lefts is None else lefts
-    grads = []
-    N = M  # N_k = M W_1^T ... W_{k-1}^T, shape (B, d_L, d_{k-1})
+    out = []
+    N = M
     for k, w in enumerate(W):
-        grads.append(torch.bmm(lefts[k + 1].transpose(1, 2), N))
+        out.append((lefts[k + 1], N))
         if k + 1 < len(W):
             N = torch.bmm(N, w.transpose(1, 2))
-    return grads
+    return out
+
+
+def layer_grads(W: Weights, M: torch.Tensor, lefts: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
+    """dR/dW_k for k = 1..L from M = dR/dP (B, d_L, d), by the closed form above."""
+    return [torch.bmm(A.transpose(1, 2), N) for A, N in grad_factors(W, M, lefts)]
+
+
+def factor_sq_norms(factors) -> torch.Tensor:
+    """||A_k^T N_k||_F^2 for every layer, (B, L): <A A^T, N N^T>_F (= ||A||^2 ||N||^2 when d_L = 1)."""
+    return torch.stack([(torch.bmm(A, A.transpose(1, 2)) * torch.bmm(N, N.transpose(1, 2))).sum(dim=(1, 2))
+                        for A, N in factors], dim=1)
 
 
 def margins(W: Weights, Z: torch.Tensor) -> torch.Tensor:
@@ -105,11 +118,12 @@ def margins(W: Weights, Z: torch.Tensor) -> torch.Tensor:
     return w_prod(W) @ Z.T
 
 
-def risk_and_grads(W: Weights, data, loss, scaled: bool = False):
+def risk_and_grads(W: Weights, data, loss, scaled: bool = False, factors: bool = False):
     """(ln R, R, [dR/dW_k]) for the binary risk R = (1/n) sum_i l(<w_prod, z_i>).
 
     With ``scaled=True`` the gradients are divided by R (the field of the
     time-reparametrised flow dW/ds = -grad R / R), computed stably at any risk.
+    With ``factors=True`` the gradients come as :func:`grad_factors` pairs.
     Shapes: ln R and R (B,); gradient k (B, d_k, d_{k-1}).
     """
     loss = _losses.get(loss)
@@ -119,15 +133,24 @@ def risk_and_grads(W: Weights, data, loss, scaled: bool = False):
     if P.shape[1] != 1:
         raise ValueError("risk_and_grads is the binary (d_L = 1) risk; use multiclass_risk_and_grads for d_L > 1")
     s = P[:, 0, :] @ Z.T
-    lr, c = _losses.risk_grad_over_risk(loss, s)
-    R = torch.exp(lr)
-    if not scaled:
-        c = c * R.unsqueeze(-1)
+    R = None
+    if not scaled:  # plain gradients: the linear domain is exact unless R underflows
+        R = loss.value(s).mean(dim=1)
+        if bool((R > 0).all()):
+            lr, c = torch.log(R), loss.deriv(s) / s.shape[1]
+        else:
+            R = None
+    if R is None:
+        lr, c = _losses.risk_grad_over_risk(loss, s)
+        R = torch.exp(lr)
+        if not scaled:
+            c = c * R.unsqueeze(-1)
     M = (c @ Z).unsqueeze(1)  # (B, 1, d)
-    return lr, R, layer_grads(W, M, lefts)
+    return lr, R, (grad_factors if factors else layer_grads)(W, M, lefts)
 
 
-def multiclass_risk_and_grads(W: Weights, X: torch.Tensor, labels: torch.Tensor, scaled: bool = False):
+def multiclass_risk_and_grads(W: Weights, X: torch.Tensor, labels: torch.Tensor, scaled: bool = False,
+                              factors: bool = False):
     """Softmax cross-entropy risk of a d_L = K output network (the multi-output contrast).
 
     ``X`` (n, d) inputs, ``labels`` (n,) integers in [0, K). Returns (ln R, R, grads);
@@ -148,7 +171,7 @@ def multiclass_risk_and_grads(W: Weights, X: torch.Tensor, labels: torch.Tensor,
     n = X.shape[0]
     w = (torch.exp(-lse) if scaled else torch.full_like(lse, 1.0 / n)).expand(-1, n)  # 1/(nR) or 1/n
     M = torch.einsum("bnk,bn,nd->bkd", dO, w, X)
-    return lr, R, layer_grads(W, M)
+    return lr, R, (grad_factors if factors else layer_grads)(W, M)
 
 
 # --- initialisation --------------------------------------------------------------------
