@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from gdalign.cli import absolute_if_path, parse_value
+import nbformat
+
+from gdalign.cli import UsageError, absolute_if_path, check_names, notebook_parameters, parse_value
 
 FIXTURE = Path(__file__).parent / "fixtures" / "fixture.ipynb"
 
@@ -40,6 +42,19 @@ def test_unknown_parameter_name_is_refused_before_executing(tmp_path):
     assert "known: crash, n_points, sleep_s, threshold" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".*"))
+
+
+def test_parameter_names_found_where_papermill_cannot_parse_the_line(tmp_path):
+    nb = nbformat.read(FIXTURE, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    cell.source += "\ntarget = 1000.0   # runs to ln(1/R) = target\nwidths: list = [3, 1]\n"
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    known = notebook_parameters(path)
+    assert {"n_points", "threshold", "sleep_s", "crash", "target", "widths"} <= set(known)
+    check_names(path, {"target": 10.0, "widths": [2]})
+    with pytest.raises(UsageError, match="known: crash, n_points, sleep_s, target, threshold, widths"):
+        check_names(path, {"targte": 10.0})
 
 
 def test_missing_notebook_is_a_usage_error(tmp_path):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -58,10 +59,45 @@ def absolute_if_path(value: Any, cwd: Path | None = None) -> Any:
 
 
 def notebook_parameters(notebook: Path) -> dict:
-    """The names and defaults of a notebook's ``parameters`` cell (papermill's inspection)."""
+    """The names and defaults of a notebook's ``parameters`` cell.
+
+    papermill's inspection gives names, defaults and help; it skips lines it cannot
+    parse (e.g. a comment holding an ``=``), so the names assigned at top level of
+    the cell, read with :mod:`ast`, are added to what it found.
+    """
     import papermill as pm
 
-    return pm.inspect_notebook(str(notebook))
+    papermill_log = logging.getLogger("papermill")
+    level = papermill_log.level
+    papermill_log.setLevel(logging.ERROR)  # its "Unable to parse line" warnings are covered below
+    try:
+        known = dict(pm.inspect_notebook(str(notebook)))
+    finally:
+        papermill_log.setLevel(level)
+    for name in _assigned_names(notebook):
+        known.setdefault(name, {"name": name})
+    return known
+
+
+def _assigned_names(notebook: Path) -> list[str]:
+    """Names assigned at top level of the first cell tagged ``parameters``."""
+    import nbformat
+
+    nb = nbformat.read(str(notebook), as_version=4)
+    cell = next((c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])), None)
+    if cell is None:
+        return []
+    try:
+        tree = ast.parse(cell.source)
+    except SyntaxError:  # IPython magics: papermill's answer stands
+        return []
+    names = []
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
+            node, ast.AnnAssign) else []
+        for t in targets:
+            names += [n.id for n in ast.walk(t) if isinstance(n, ast.Name)]
+    return names
 
 
 def check_names(notebook: Path, given: dict) -> None:
