@@ -43,7 +43,7 @@ from scipy.optimize import brentq
 from . import losses as _losses
 from .claims import provenance
 from .metrics import Reference, network_metrics
-from .network import (Weights, factor_sq_norms, flatten, multiclass_risk_and_grads, risk_and_grads, unflatten,
+from .network import (Weights, binary_sq_norms, binary_step_factors, factor_sq_norms, flatten, multiclass_risk_and_grads, risk_and_grads, unflatten,
                       widths_of)
 from .progress import bar
 
@@ -305,6 +305,46 @@ def gradient_flow(W0: Weights, data, loss, *, target: float | None = 1000.0, t_m
 
 # --- gradient descent --------------------------------------------------------------------
 
+class _StepLog:
+    """Per-step quantities of GD, kept as tensor references and reduced in chunks.
+
+    The descent inequality (eq. 4), the budgets S_t and sum eta ||grad R||^2, and the risk's
+    monotonicity are checked at every step, vectorised over a chunk instead of with a dozen
+    small tensor operations per step (which dominate the cost of a step on small networks).
+    """
+
+    def __init__(self, B, dtype, device, rtol):
+        z = torch.zeros(B, dtype=dtype, device=device)
+        self.S, self.sum_eg, self.rtol = z.clone(), z.clone(), rtol
+        self.max_slack = torch.full((B,), -math.inf, dtype=dtype, device=device)
+        self.n_viol = torch.zeros(B, dtype=torch.long, device=device)
+        self.risk_up = torch.zeros(B, dtype=torch.long, device=device)
+        self.R, self.eta, self.g2 = [], [], []  # R of steps j..j+m, eta and g2 of steps j..j+m-1
+
+    def add(self, R, eta, g2):
+        self.R.append(R)
+        self.eta.append(eta)
+        self.g2.append(g2)
+
+    def flush(self):
+        """Fold the steps whose successor risk is known into the running totals."""
+        m = len(self.R) - 1
+        if m < 1:
+            return
+        R = torch.stack(self.R)
+        eta = torch.stack([torch.as_tensor(e, dtype=R.dtype, device=R.device).expand(R.shape[1])
+                           for e in self.eta[:m]])
+        g2 = torch.stack(self.g2[:m])
+        eg = eta * g2
+        slack = (R[1:] - R[:-1] + 0.5 * eg) / R[:-1].clamp(min=1e-300)
+        self.max_slack = torch.maximum(self.max_slack, slack.max(dim=0).values)
+        self.n_viol += (slack > self.rtol).sum(dim=0)
+        self.risk_up += (R[1:] > R[:-1]).sum(dim=0)
+        self.S = self.S + (eta * eg).sum(dim=0)
+        self.sum_eg = self.sum_eg + eg.sum(dim=0)
+        self.R, self.eta, self.g2 = self.R[m:], self.eta[m:], self.g2[m:]
+
+
 def beta_R(R: torch.Tensor | float, L: int, loss) -> torch.Tensor | float:
     """Lemma 5's smoothness constant on B(R): beta(R) = 2 L^2 R^{2L-2} (beta + G), for R >= 1."""
     loss = _losses.get(loss)
@@ -365,31 +405,31 @@ def gradient_descent(W0: Weights, data, loss, steps: int, step: float | str | Ca
     obj = _objective(data, loss, labels)
     ref = Reference(W0) if n_records > 0 else None  # SVDs of W(0): only needed for records
     rec = set(record_steps(steps, n_records).tolist()) if n_records > 0 else set()
-    S = torch.zeros(B, dtype=dtype, device=device)
-    sum_eg = torch.zeros(B, dtype=dtype, device=device)
+    log = _StepLog(B, dtype, device, descent_rtol)
     ball_R = torch.ones(B, dtype=dtype, device=device)
-    max_slack = torch.full((B,), -math.inf, dtype=dtype, device=device)
-    n_viol = torch.zeros(B, dtype=torch.long, device=device)
-    risk_up = torch.zeros(B, dtype=torch.long, device=device)
     ball_down = torch.zeros(B, dtype=torch.long, device=device)
     first_exit = torch.full((B,), -1, dtype=torch.long, device=device)
     frames = []
-    prev = None  # (R, eta, g2) of the previous step, for the descent inequality
     t0 = time.perf_counter()
     done = 0
     W = [w.contiguous() for w in W]  # updated in place below
+    binary = labels is None and W[-1].shape[1] == 1
+    if binary:  # the lean hot path: data as tensors once, transposed views once
+        Z = torch.as_tensor(np.asarray(getattr(data, "Z", data)), dtype=dtype, device=device)
+        ZT, Zn, WT = Z.T.contiguous(), Z / Z.shape[0], [w.transpose(1, 2) for w in W]
     for t in bar(range(steps + 1), desc="gradient descent", enabled=progress):
         # gradients as factors A_k^T N_k: the step and every norm use the vectors, never the matrices
-        lr, R, F = obj(W, factors=True)
-        gk2 = factor_sq_norms(F)  # ||dR/dW_k||_F^2, (B, L)
+        if binary:
+            R, F = binary_step_factors(W, ZT, Zn, loss, WT)
+            lr = torch.log(R) if (target is not None or t % 64 == 0) else None  # -inf past ln(1/R) ~ 745
+        else:
+            lr, R, F = obj(W, factors=True)
+        gk2 = binary_sq_norms(F) if binary else factor_sq_norms(F)  # ||dR/dW_k||_F^2, (B, L)
         g2 = gk2.sum(dim=1)
-        if prev is not None:
-            R_prev, eta_prev, g2_prev = prev
-            slack = (R - R_prev + 0.5 * eta_prev * g2_prev) / R_prev.clamp(min=1e-300)
-            max_slack = torch.maximum(max_slack, slack)
-            n_viol += (slack > descent_rtol).long()
-            risk_up += (R > R_prev).long()
         if t % 64 == 0 and not bool(torch.isfinite(lr).all()):  # a sync: not at every step
+            if bool((R == 0).any()):
+                raise FloatingPointError(f"gradient descent: the risk underflowed float64 by step {t} "
+                                         "(ln(1/R) > 745); use gradient_flow for such risks")
             raise FloatingPointError(f"gradient descent diverged by step {t} (non-finite risk); lower the step")
         if ball is not None or schedule == "assumption5":
             fro2 = torch.stack([(w * w).sum(dim=(1, 2)) for w in W], dim=1)  # (B, L)
@@ -403,8 +443,8 @@ def gradient_descent(W0: Weights, data, loss, steps: int, step: float | str | Ca
             ball_down += (new_R < ball_R).long()
             ball_R = new_R
             # ||W_k - eta G_k||_F^2 = ||W_k||^2 - 2 eta <W_k, G_k> + eta^2 ||G_k||^2, <W_k, A^T N> = tr(A W_k N^T)
-            wg = torch.stack([torch.diagonal(torch.bmm(torch.bmm(A, w), N.transpose(1, 2)), dim1=1, dim2=2).sum(1)
-                              for w, (A, N) in zip(W, F)], dim=1)
+            wg = torch.stack([torch.diagonal(torch.bmm(w if A is None else torch.bmm(A, w), N.transpose(1, 2)),
+                                             dim1=1, dim2=2).sum(1) for w, (A, N) in zip(W, F)], dim=1)
             while True:  # backtracking: grow R_t until W(t+1) stays in B(R_t)
                 eta = torch.clamp(1.0 / beta_R(ball_R, L, loss), max=1.0)
                 e = eta.unsqueeze(1)
@@ -417,30 +457,39 @@ def gradient_descent(W0: Weights, data, loss, steps: int, step: float | str | Ca
             e = float(step(t)) if schedule == "callable" else float(step)
             if not (math.isfinite(e) and e > 0):
                 raise ValueError(f"step schedule gave eta_{t} = {e!r}; it must be positive and finite")
-            eta = torch.full((B,), e, dtype=dtype, device=device)
+            eta = e
+        log.add(R, eta, g2)
+        if t in rec or last or len(log.R) > 256:
+            log.flush()
         if t in rec or last:
             frames.append(_metrics_frame(W, data, loss, ref, u_bar, gamma,
-                                         {"record": len(frames), "step": t, "eta": eta.cpu().numpy(),
-                                          "ball_R": ball_R.cpu().numpy(), "S": S.cpu().numpy(),
-                                          "sum_eta_g2": sum_eg.cpu().numpy()}, labels))
+                                         {"record": len(frames), "step": t,
+                                          "eta": np.broadcast_to(np.asarray(torch.as_tensor(eta).cpu()), (B,)),
+                                          "ball_R": ball_R.cpu().numpy(), "S": log.S.cpu().numpy(),
+                                          "sum_eta_g2": log.sum_eg.cpu().numpy()}, labels))
         done = t
         if last:
             break
-        neg_eta = (-eta).view(-1, 1, 1)
+        const = schedule != "assumption5"
+        neg_eta = -e if const else (-eta).view(-1, 1, 1)
         for w, (A, N) in zip(W, F):  # W_k <- W_k - eta A^T N, in place, one fused op per layer
-            w.baddbmm_(A.transpose(1, 2), N * neg_eta)
-        S = S + eta * eta * g2
-        sum_eg = sum_eg + eta * g2
-        prev = (R, eta, g2)
+            if A is None and const:  # the last layer: A = identity
+                w.add_(N, alpha=neg_eta)
+            elif A is None:
+                w.addcmul_(N, neg_eta)
+            elif const:
+                w.baddbmm_(A.transpose(1, 2), N, alpha=neg_eta)
+            else:
+                w.baddbmm_(A.transpose(1, 2), N * neg_eta)
     wall = time.perf_counter() - t0
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if seeds is not None and len(table):
         table["seed"] = np.asarray(list(seeds))[table["member"].to_numpy()]
     summary = pd.DataFrame({
         "member": np.arange(B),
-        "max_descent_slack": max_slack.cpu().numpy(),
-        "n_descent_violations": n_viol.cpu().numpy(),
-        "risk_increases": risk_up.cpu().numpy(),
+        "max_descent_slack": log.max_slack.cpu().numpy(),
+        "n_descent_violations": log.n_viol.cpu().numpy(),
+        "risk_increases": log.risk_up.cpu().numpy(),
         "ball_decreases": ball_down.cpu().numpy(),
         "first_exit": first_exit.cpu().numpy(),
         "steps_done": done,

@@ -28,6 +28,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 __all__ = ["Loss", "Exponential", "Logistic", "PolyTail", "Squared", "Hinge", "get", "LOSSES",
            "log_risk", "risk", "risk_grad_over_risk", "risk_and_grad"]
@@ -69,6 +70,10 @@ class Loss:
     def deriv_sign(self, s: torch.Tensor) -> torch.Tensor:
         return -torch.ones_like(s)
 
+    def value_and_deriv(self, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(l(s), l'(s)) in the linear domain, with shared work (the GD hot path)."""
+        return self.value(s), self.deriv(s)
+
     # plain (linear-domain) versions, for tests and plots
     def value(self, s: torch.Tensor) -> torch.Tensor:
         return torch.exp(self.log_value(s))
@@ -102,6 +107,10 @@ class Exponential(Loss):
     def deriv(self, s):
         return -torch.exp(-s)
 
+    def value_and_deriv(self, s):
+        e = torch.exp(-s)
+        return e, -e
+
 
 @dataclass(frozen=True)
 class Logistic(Loss):
@@ -124,6 +133,11 @@ class Logistic(Loss):
 
     def deriv(self, s):
         return -torch.sigmoid(-s)
+
+    def value_and_deriv(self, s):
+        ns = -s
+        # softplus is exact to float64 with its linear branch past 50 (e^-50 below rounding)
+        return F.softplus(ns, threshold=50.0), -torch.sigmoid(ns)
 
 
 @dataclass(frozen=True)

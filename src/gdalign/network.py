@@ -102,15 +102,84 @@ def grad_factors(W: Weights, M: torch.Tensor, lefts: list[torch.Tensor] | None =
     return out
 
 
+def binary_step_factors(W: Weights, ZT: torch.Tensor, Zn: torch.Tensor, loss, WT: list | None = None):
+    """Hot path of gradient descent for d_L = 1: (R, [(A_k, N_k)]) with dR/dW_k = A_k^T N_k.
+
+    ``ZT`` = Z^T (d, n), ``Zn`` = Z / n; ``WT`` = transposed views of ``W`` (valid while W is
+    updated in place).
+    The last layer's A is None (the identity). Works in the linear domain: R underflows to 0
+    only past ln(1/R) ~ 745, which the caller detects. About 2L + 6 tensor operations.
+    """
+    L = len(W)
+    WT = WT or [w.transpose(1, 2) for w in W]
+    As = [None] * L
+    a = W[-1]
+    for k in range(L - 2, -1, -1):  # As[k] = W_L ... W_{k+2}
+        As[k] = a
+        a = torch.bmm(a, W[k])
+    s = torch.mm(a[:, 0], ZT)  # margins <w_prod, z_i>, (B, n)
+    v, dv = loss.value_and_deriv(s)
+    R = v.mean(dim=1)
+    N = torch.mm(dv, Zn).unsqueeze(1)  # dR/dP, (B, 1, d)
+    out = []
+    for k in range(L):
+        out.append((As[k], N))
+        if k + 1 < L:
+            N = torch.bmm(N, WT[k])
+    return R, out
+
+
+_SEGMENTS: dict = {}
+
+
+def _segment_matrix(sizes: tuple, dtype, device) -> torch.Tensor:
+    """(sum(sizes), len(sizes)) 0/1 matrix whose column j sums segment j of a concatenated vector."""
+    key = (sizes, dtype, str(device))
+    if key not in _SEGMENTS:
+        S = torch.zeros(sum(sizes), len(sizes), dtype=dtype, device=device)
+        i = 0
+        for j, m in enumerate(sizes):
+            S[i:i + m, j] = 1.0
+            i += m
+        _SEGMENTS[key] = S
+    return _SEGMENTS[key]
+
+
+def binary_sq_norms(factors) -> torch.Tensor:
+    """:func:`factor_sq_norms` for the row-vector factors of :func:`binary_step_factors`, (B, L).
+
+    ||A_k^T N_k||_F^2 = ||A_k||^2 ||N_k||^2: all squared norms come from two concatenations and
+    two products with segment-sum matrices (7 tensor operations whatever the depth).
+    """
+    N = torch.cat([n for _, n in factors], dim=2)[:, 0]  # (B, sum d_{k-1})
+    A = [a for a, _ in factors if a is not None]
+    one = torch.ones(N.shape[0], 1, 1, dtype=N.dtype, device=N.device)  # the identity factor of layer L
+    A = torch.cat(A + [one], dim=2)[:, 0]
+    sa = _segment_matrix(tuple(a.shape[2] for a, _ in factors if a is not None) + (1,), N.dtype, N.device)
+    sn = _segment_matrix(tuple(n.shape[2] for _, n in factors), N.dtype, N.device)
+    return ((A * A) @ sa) * ((N * N) @ sn)
+
+
 def layer_grads(W: Weights, M: torch.Tensor, lefts: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
     """dR/dW_k for k = 1..L from M = dR/dP (B, d_L, d), by the closed form above."""
     return [torch.bmm(A.transpose(1, 2), N) for A, N in grad_factors(W, M, lefts)]
 
 
 def factor_sq_norms(factors) -> torch.Tensor:
-    """||A_k^T N_k||_F^2 for every layer, (B, L): <A A^T, N N^T>_F (= ||A||^2 ||N||^2 when d_L = 1)."""
-    return torch.stack([(torch.bmm(A, A.transpose(1, 2)) * torch.bmm(N, N.transpose(1, 2))).sum(dim=(1, 2))
-                        for A, N in factors], dim=1)
+    """||A_k^T N_k||_F^2 for every layer, (B, L): <A A^T, N N^T>_F, = ||A||^2 ||N||^2 when d_L = 1.
+
+    A factor A = None stands for the identity (the last layer of :func:`binary_step_factors`).
+    """
+    out = []
+    for A, N in factors:
+        if N.shape[1] == 1:  # rank one: a product of two vector norms
+            n2 = torch.linalg.vecdot(N, N)[:, 0]
+            out.append(n2 if A is None else torch.linalg.vecdot(A, A)[:, 0] * n2)
+        else:
+            NN = torch.bmm(N, N.transpose(1, 2))
+            out.append(NN.diagonal(dim1=1, dim2=2).sum(1) if A is None
+                       else (torch.bmm(A, A.transpose(1, 2)) * NN).sum(dim=(1, 2)))
+    return torch.stack(out, dim=1)
 
 
 def margins(W: Weights, Z: torch.Tensor) -> torch.Tensor:
