@@ -30,7 +30,7 @@ Example
 >>> X.shape, y.shape
 (torch.Size([1797, 1, 8, 8]), torch.Size([1797]))
 >>> df = train_alexnet(X[:128], y[:128], init="frobenius", epochs=1, batch_size=32,
-...                    channels=(4, 4, 4, 4, 4), hidden=(16, 16), n_records=3, seed=0)
+...                    channels=(4, 4, 4, 4, 4), hidden=(16, 16), n_records=3, seed=0, progress=False)
 >>> sorted(df["layer"].unique().tolist())
 [1, 2, 3]
 >>> bool((df["ratio"] >= df["floor"] - 1e-6).all())
@@ -258,8 +258,11 @@ def alignment_ratios(model: AlexNet) -> pd.DataFrame:
     rows = []
     for i, (lin, floor) in enumerate(zip(model.dense, ratio_floors(model)), start=1):
         W = lin.weight.detach().double()
-        spec = float(torch.linalg.matrix_norm(W, ord=2))
-        fro = float(torch.linalg.matrix_norm(W, ord="fro"))
+        # ||W||_2^2 is the top eigenvalue of the Gram matrix of W's shorter side: several
+        # times cheaper than an SVD on the CPU, and as accurate in float64.
+        G = W @ W.T if W.shape[0] <= W.shape[1] else W.T @ W
+        spec = math.sqrt(max(float(torch.linalg.eigvalsh(G)[-1]), 0.0))
+        fro = math.sqrt(float(torch.trace(G)))
         rows.append(dict(layer=i, fan_in=lin.in_features, fan_out=lin.out_features, spec=spec, fro=fro,
                          ratio=spec / fro if fro > 0 else float("nan"), floor=float(floor)))
     return pd.DataFrame(rows)
@@ -522,7 +525,7 @@ def train_alexnet(X: torch.Tensor, y: torch.Tensor, *, init: str = "default", se
     -------
     >>> X, y = load_digits_images()
     >>> df = train_alexnet(X[:64], y[:64], channels=(4, 4, 4, 4, 4), hidden=(8, 8),
-    ...                    epochs=1, batch_size=16, n_records=2, device="cpu")
+    ...                    epochs=1, batch_size=16, n_records=2, device="cpu", progress=False)
     >>> df["step"].unique().tolist()
     [0, 1, 4]
     """
