@@ -244,6 +244,7 @@ def atomic_write_json(path: str | os.PathLike, doc: Any) -> Path:
             json.dump(doc, f, indent=1, allow_nan=False)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; results are for every reader
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -263,7 +263,8 @@ def gradient_flow(W0: Weights, data, loss, *, target: float | None = 1000.0, t_m
                 raise RuntimeError(f"gradient flow: the ODE solver failed: {msg}")
             u_end, y_end = solver.t, solver.y
             lr, g = at_step_end(u_end, y_end)
-            if not bool(torch.isfinite(lr).all()):
+            if not bool(torch.isfinite(lr).all()) and not (loss.attains_zero and bool((lr == -math.inf).any())
+                                                         and not bool(torch.isnan(lr).any())):
                 raise FloatingPointError("gradient flow: the risk became non-finite")
             p = float((-lr).min()) if clock == "risk" else u_end
             done = (clock == "risk" and p >= target) or solver.status == "finished"
@@ -272,9 +273,13 @@ def gradient_flow(W0: Weights, data, loss, *, target: float | None = 1000.0, t_m
                 interp = solver.dense_output()
                 lam_min = lambda u: float((-obj(weights_of(interp(u)))[0]).min()) - target  # noqa: E731
                 u_end = brentq(lam_min, solver.t_old, solver.t, xtol=1e-14 * max(1.0, solver.t), rtol=1e-15)
-                y_end = interp(u_end)
-                lr, g = at_step_end(u_end, y_end)
-                p = float((-lr).min())
+                for _ in range(60):  # brentq may land a rounding step short: end at or past the target
+                    y_end = interp(u_end)
+                    lr, g = at_step_end(u_end, y_end)
+                    p = float((-lr).min())
+                    if p >= target or u_end >= solver.t:
+                        break
+                    u_end = min(solver.t, u_end + 1e-13 * max(1.0, abs(u_end)) * 2 ** _)
             if clock == "risk":
                 log_t = np.logaddexp(log_t, _log_integral_exp(prev_g, g, u_end - prev_u))
                 prev_u, prev_g = u_end, g
@@ -427,10 +432,13 @@ def gradient_descent(W0: Weights, data, loss, steps: int, step: float | str | Ca
         gk2 = binary_sq_norms(F) if binary else factor_sq_norms(F)  # ||dR/dW_k||_F^2, (B, L)
         g2 = gk2.sum(dim=1)
         if t % 64 == 0 and not bool(torch.isfinite(lr).all()):  # a sync: not at every step
-            if bool((R == 0).any()):
+            zero = bool((lr == -math.inf).any()) and not bool(torch.isnan(lr).any() | (lr == math.inf).any())
+            if zero and not loss.attains_zero:
                 raise FloatingPointError(f"gradient descent: the risk underflowed float64 by step {t} "
                                          "(ln(1/R) > 745); use gradient_flow for such risks")
-            raise FloatingPointError(f"gradient descent diverged by step {t} (non-finite risk); lower the step")
+            if not zero:
+                raise FloatingPointError(f"gradient descent diverged by step {t} (non-finite risk); lower the step")
+            # else R = 0 exactly (hinge past the margin): the gradient is 0 and GD has stopped
         if ball is not None or schedule == "assumption5":
             fro2 = torch.stack([(w * w).sum(dim=(1, 2)) for w in W], dim=1)  # (B, L)
             mf = fro2.max(dim=1).values.sqrt()

@@ -60,6 +60,8 @@ class Loss:
     G: float | None = None
     #: exponentially tailed (the max-margin theorems need it)
     exp_tailed: bool = False
+    #: l = 0 on a half-line (hinge): a risk of exactly 0 is a legitimate end, not an underflow
+    attains_zero: bool = False
 
     def log_value(self, s: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -195,6 +197,7 @@ class Hinge(Loss):
 
     name: str = "hinge"
     G: float | None = 1.0
+    attains_zero: bool = True
 
     def log_value(self, s):
         return torch.log((1.0 - s).clamp(min=0.0))

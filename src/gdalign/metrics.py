@@ -48,6 +48,12 @@ from . import losses as _losses
 from .network import Weights, _as_data_tensor, imbalance_D, invariant_matrices, risk_and_grads, w_prod
 
 
+def safe_norm(x: torch.Tensor, dim) -> torch.Tensor:
+    """Euclidean norm along ``dim`` without overflow (scaled by the largest entry first)."""
+    m = x.abs().amax(dim=dim, keepdim=True).clamp(min=torch.finfo(x.dtype).tiny)
+    return torch.linalg.vector_norm(x / m, dim=dim) * m.squeeze(dim)
+
+
 def top_singular(W: torch.Tensor):
     """(sigma (B, r), u_1 (B, m), v_1 (B, n)) of a batch of matrices (B, m, n)."""
     U, S, Vh = torch.linalg.svd(W, full_matrices=False)
@@ -86,7 +92,7 @@ def network_metrics(W: Weights, data, loss, ref: Reference | None = None, u_bar=
     svs = [top_singular(w) for w in W]
     fros = []
     for k, (S, u, v) in enumerate(svs, start=1):
-        fro = S.norm(dim=1)
+        fro = safe_norm(S, dim=1)
         spec = S[:, 0]
         gap = (S[:, 1:] ** 2).sum(dim=1)
         fros.append(fro)
@@ -112,10 +118,10 @@ def network_metrics(W: Weights, data, loss, ref: Reference | None = None, u_bar=
     out["max_fro"] = torch.stack(fros, dim=1).max(dim=1).values
     if binary:
         w = w_prod(W)
-        wn = w.norm(dim=1)
-        prod_fro = torch.stack(fros, dim=1).prod(dim=1)
+        wn = safe_norm(w, dim=1)
+        log_prod_fro = torch.stack(fros, dim=1).log().sum(dim=1)  # the product itself can overflow
         out["wprod_norm"] = wn
-        out["prod_ratio"] = wn / prod_fro
+        out["prod_ratio"] = torch.exp(wn.log() - log_prod_fro)
         v1 = svs[0][2]
         out["wprod_v1"] = ((w * v1).sum(dim=1) / wn).abs()
         if u_bar is not None:
@@ -124,11 +130,12 @@ def network_metrics(W: Weights, data, loss, ref: Reference | None = None, u_bar=
             perp = w - along.unsqueeze(1) * ub
             out["v1_ubar"] = (v1 @ ub).abs()
             out["wprod_ubar"] = along / wn
-            out["angle_ubar"] = torch.atan2(perp.norm(dim=1), along)
-            out["dist_ubar"] = (w / prod_fro.unsqueeze(1) - ub).norm(dim=1)
+            perp_n = safe_norm(perp, dim=1)
+            out["angle_ubar"] = torch.atan2(perp_n, along)
+            out["dist_ubar"] = (w / wn.unsqueeze(1) * out["prod_ratio"].unsqueeze(1) - ub).norm(dim=1)
             W1perp = W[0] - (W[0] @ ub).unsqueeze(2) * ub.view(1, 1, -1)  # W_1 Pi_perp
-            out["perp_w1"] = W1perp.flatten(1).norm(dim=1)
-            out["perp_wprod"] = perp.norm(dim=1)
+            out["perp_w1"] = safe_norm(W1perp.flatten(1), dim=1)
+            out["perp_wprod"] = perp_n
             if gamma is not None:
                 Z = _as_data_tensor(data, w.dtype, w.device)
                 out["margin_ratio"] = (w @ Z.T).min(dim=1).values / wn / float(gamma)

@@ -48,25 +48,49 @@ def setup(context: str = "notebook") -> None:
     plt.rcParams.update({"figure.dpi": 110, "savefig.dpi": 110, "figure.autolayout": True})
 
 
+def on_grid(df: pd.DataFrame, x: str, y: str, by: str = "member", logx: bool = True, logy: bool = True,
+            n: int | None = None):
+    """(grid, Y) with Y[m, j] = member m's ``y`` interpolated at ``grid[j]`` along its own ``x``.
+
+    Members of a batched flow are recorded at the same *records* but at different risks, so
+    bands are taken at common values of x (interpolating in log space where the axis is), on
+    the range every member covers.
+    """
+    curves = []
+    for _, m in df.groupby(by):
+        m = m.sort_values(x)
+        xs, ys = m[x].to_numpy(float), m[y].to_numpy(float)
+        ok = np.isfinite(xs) & np.isfinite(ys) & ((xs > 0) if logx else True) & ((ys > 0) if logy else True)
+        if ok.sum() >= 2:
+            curves.append((xs[ok], ys[ok]))
+    if not curves:
+        raise ValueError(f"on_grid: no member has two finite records of {y!r} against {x!r}")
+    lo, hi = max(c[0][0] for c in curves), min(c[0][-1] for c in curves)
+    if not hi > lo:  # no common range: use the union and let members end where they end
+        lo, hi = min(c[0][0] for c in curves), max(c[0][-1] for c in curves)
+    n = n or max(len(c[0]) for c in curves)
+    grid = np.geomspace(lo, hi, n) if logx else np.linspace(lo, hi, n)
+    fx = np.log if logx else (lambda v: v)
+    Y = []
+    for xs, ys in curves:
+        vals = np.interp(fx(grid), fx(xs), np.log(ys) if logy else ys, left=np.nan, right=np.nan)
+        Y.append(np.exp(vals) if logy else vals)
+    return grid, np.array(Y)
+
+
 def band(df: pd.DataFrame, x: str, y: str, ax=None, label: str | None = None, color=None, logx: bool = True,
          logy: bool = True, by: str = "member", alpha: float = 0.25, **line_kw):
-    """Median over members of ``y`` against ``x`` with a min-max band.
-
-    Members are aligned by record index (every member is recorded at the same records),
-    and x is the median over members at each record.
-    """
+    """Median over members of ``y`` against ``x`` with a min-max band, at common values of x."""
     ax = ax or plt.gca()
-    g = df.groupby("record") if "record" in df else df.groupby(df.groupby(by).cumcount())
-    xs = g[x].median().to_numpy()
-    lo, med, hi = g[y].min().to_numpy(), g[y].median().to_numpy(), g[y].max().to_numpy()
-    keep = np.isfinite(xs) & np.isfinite(med)
-    if logx:
-        keep &= xs > 0
-    if logy:
-        keep &= med > 0
-        lo = np.where(lo > 0, lo, np.nan)
-    line, = ax.plot(xs[keep], med[keep], label=label, color=color, **line_kw)
-    ax.fill_between(xs[keep], lo[keep], hi[keep], color=line.get_color(), alpha=alpha, linewidth=0)
+    grid, Y = on_grid(df, x, y, by=by, logx=logx, logy=logy)
+    with np.errstate(all="ignore"):
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns outside a member's range
+            med, lo, hi = np.nanmedian(Y, 0), np.nanmin(Y, 0), np.nanmax(Y, 0)
+    keep = np.isfinite(med)
+    line, = ax.plot(grid[keep], med[keep], label=label, color=color, **line_kw)
+    ax.fill_between(grid[keep], lo[keep], hi[keep], color=line.get_color(), alpha=alpha, linewidth=0)
     if logx:
         ax.set_xscale("log")
     if logy:

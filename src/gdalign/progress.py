@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from tqdm.auto import tqdm
+from tqdm import tqdm  # tqdm.auto would warn 'IProgress not found' in kernels without ipywidgets
 
 
 def progress_enabled() -> bool:
