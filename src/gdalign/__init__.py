@@ -11,5 +11,9 @@ Modules, each named for what it holds:
 * :mod:`gdalign.metrics`   -- alignment, invariants and margin quantities of a network
 * :mod:`gdalign.claims`    -- verdict records for the paper's claims, results.json
 * :mod:`gdalign.params`    -- validation of notebook parameters
+* :mod:`gdalign.plots`     -- shared figures: seed bands, 2-D data with directions
+* :mod:`gdalign.alexnet`   -- the nonlinear (AlexNet-style) experiment of the paper's last figure
+* :mod:`gdalign.execute`   -- the papermill runner with its content-hash cache
+* :mod:`gdalign.book`      -- the generated pages and the site build; :mod:`gdalign.cli` the ``gdalign`` command
 """
 __version__ = "0.1.0"

@@ -171,7 +171,8 @@ def results_dirs_in_order(root: Path) -> list[Path]:
 # --------------------------------------------------------------------------------------
 # Generated pages
 # --------------------------------------------------------------------------------------
-_OPS = {"<=": "≤", "<": "<", ">=": "≥", ">": ">", "==": "="}
+# a cell starting with ">" would be a block quote in MyST: escape the strict comparisons
+_OPS = {"<=": "≤", "<": "\\<", ">=": "≥", ">": "\\>", "==": "="}
 
 
 def _cell(text) -> str:
@@ -200,15 +201,15 @@ def claims_page(rows: list[dict], entries: list[Entry]) -> str:
         link = f"{{doc}}`/{files[nb]}`" if nb in files else f"`{nb}`"
         params = ", ".join(f"`{k}={v!r}`" for k, v in rs[0]["parameters"].items()) or "the notebook's defaults"
         lines += [f"## {nb}", "", f"Notebook: {link}. Commit `{rs[0]['commit']}`; parameters: {params}.", "",
-                  "```{list-table}", ":header-rows: 1", ":widths: 18 42 12 14 14", "",
-                  "* - Result", "  - Claim", "  - Measured", "  - Threshold", "  - Verdict"]
+                  "```{list-table}", ":header-rows: 1", ":widths: 13 15 44 13 15", "",
+                  "* - Verdict", "  - Result", "  - Claim", "  - Measured", "  - Threshold"]
         for r in rs:
             mark = "✓" if r["in_order"] else "✗"
-            lines += [f"* - {_cell(r['paper_ref'])}",
+            lines += [f"* - {mark} {verdict_word(r)}",
+                      f"  - {_cell(r['paper_ref'])}",
                       f"  - {_cell(r['statement'])} (`{r['id']}`)",
                       f"  - {fmt_number(r['measured'])}",
-                      f"  - {_OPS.get(r['op'], r['op'])} {fmt_number(r['threshold'])}",
-                      f"  - {mark} {verdict_word(r)}"]
+                      f"  - {_OPS.get(r['op'], r['op'])} {fmt_number(r['threshold'])}"]
         lines += ["```", ""]
     if not rows:
         lines += ["No notebook has recorded a claim yet.", ""]
