@@ -305,8 +305,12 @@ def stage(root: Path, entries: list[Entry], pages: dict[str, str]) -> Path:
     return staging
 
 
-def sphinx_build(root: Path, staging: Path, echo: Callable[[str], None]) -> bool:
+def sphinx_build(root: Path, staging: Path, echo: Callable[[str], None], full: bool = False) -> bool:
     """``jupyter-book build`` of the staging folder into ``_build/html``; True on success.
+
+    ``full`` rewrites every page: an incremental Sphinx build leaves the navigation of
+    unchanged pages stale when a chapter's title changes, so any re-executed notebook asks
+    for it.
 
     Warnings are errors. A failed build removes its doctree cache and HTML, so the
     next build re-reads every page and reports the same warnings again instead of
@@ -314,6 +318,7 @@ def sphinx_build(root: Path, staging: Path, echo: Callable[[str], None]) -> bool
     """
     cmd = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", str(staging),
            "--path-output", str(root), "--builder", "html", "--warningiserror", "--keep-going", "--quiet"]
+    cmd += ["--all"] if full else []
     proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True,
                           env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"})
     out = (proc.stdout + proc.stderr).strip()
@@ -381,7 +386,8 @@ def build_book(root: str | os.PathLike = ".", jobs: int | None = None, force: bo
                 "book/build": build_page(outcomes, execute_s, jobs, history, root)}
 
     echo("gdalign book: building the site (Jupyter Book, warnings as errors)")
-    site_ok = sphinx_build(root, stage(root, entries, pages()), echo)
+    site_ok = sphinx_build(root, stage(root, entries, pages()), echo,
+                           full=any(o.status == "executed" for o in outcomes))
     total = time.perf_counter() - t0
     history.append({"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "ok": site_ok and not bad,
                     "executed": sum(o.status == "executed" for o in outcomes),
