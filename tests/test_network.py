@@ -134,3 +134,19 @@ def test_same_seed_same_network_whatever_the_batch():
 def test_bad_arguments_raise_clear_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         N.init_network(**kwargs)
+
+
+@pytest.mark.parametrize("widths", WIDTHS, ids=lambda w: "-".join(map(str, w)))
+def test_gd_hot_path_factors_match_the_closed_form_gradients(widths):
+    """binary_step_factors / binary_sq_norms (the GD hot path) against risk_and_grads."""
+    W = N.init_network(widths, "small", seeds=range(3), scale=0.6, data=DS, loss="logistic")
+    Z = torch.as_tensor(DS.Z)
+    R, F = N.binary_step_factors(W, Z.T.contiguous(), Z / DS.n, L.get("logistic"))
+    _, R_ref, G = N.risk_and_grads(W, DS, "logistic")
+    assert torch.allclose(R, R_ref, rtol=1e-14)
+    for (A, Nk), g in zip(F, G):
+        dense = Nk if A is None else torch.bmm(A.transpose(1, 2), Nk)
+        assert torch.allclose(dense, g, rtol=1e-12, atol=1e-16)
+    ref = torch.stack([(g * g).sum(dim=(1, 2)) for g in G], dim=1)
+    assert torch.allclose(N.binary_sq_norms(F), ref, rtol=1e-12)
+    assert torch.allclose(N.factor_sq_norms(F), ref, rtol=1e-12)

@@ -148,16 +148,17 @@ def _segment_matrix(sizes: tuple, dtype, device) -> torch.Tensor:
 def binary_sq_norms(factors) -> torch.Tensor:
     """:func:`factor_sq_norms` for the row-vector factors of :func:`binary_step_factors`, (B, L).
 
-    ||A_k^T N_k||_F^2 = ||A_k||^2 ||N_k||^2: all squared norms come from two concatenations and
-    two products with segment-sum matrices (7 tensor operations whatever the depth).
+    ||A_k^T N_k||_F^2 = ||A_k||^2 ||N_k||^2: every squared norm comes from one concatenation and
+    one product with a segment-sum matrix (a handful of tensor operations whatever the depth).
     """
-    N = torch.cat([n for _, n in factors], dim=2)[:, 0]  # (B, sum d_{k-1})
-    A = [a for a, _ in factors if a is not None]
-    one = torch.ones(N.shape[0], 1, 1, dtype=N.dtype, device=N.device)  # the identity factor of layer L
-    A = torch.cat(A + [one], dim=2)[:, 0]
-    sa = _segment_matrix(tuple(a.shape[2] for a, _ in factors if a is not None) + (1,), N.dtype, N.device)
-    sn = _segment_matrix(tuple(n.shape[2] for _, n in factors), N.dtype, N.device)
-    return ((A * A) @ sa) * ((N * N) @ sn)
+    As = [a for a, _ in factors if a is not None]  # layer L's A is the identity: norm 1
+    Ns = [n for _, n in factors]
+    B, L = Ns[0].shape[0], len(Ns)
+    v = torch.cat(As + Ns, dim=2).view(B, -1)
+    sizes = tuple(t.shape[2] for t in As + Ns)
+    sq = (v * v) @ _segment_matrix(sizes, v.dtype, v.device)  # (B, (L-1) + L)
+    a2, n2 = sq[:, :L - 1], sq[:, L - 1:]
+    return torch.cat([a2 * n2[:, :L - 1], n2[:, L - 1:]], dim=1)
 
 
 def layer_grads(W: Weights, M: torch.Tensor, lefts: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
