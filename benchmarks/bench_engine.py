@@ -93,7 +93,7 @@ def flow(ds, seeds) -> tuple[float, int, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--steps", type=int, default=300, help="GD steps per measurement")
+    ap.add_argument("--steps", type=int, default=1000, help="GD steps per measurement")
     ap.add_argument("--baseline-seeds", type=int, default=4, help="seeds the baseline loop runs")
     ap.add_argument("--threads", type=int, default=1, help="torch threads for both sides")
     args = ap.parse_args()

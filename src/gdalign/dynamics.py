@@ -337,8 +337,11 @@ class _StepLog:
         if m < 1:
             return
         R = torch.stack(self.R)
-        eta = torch.stack([torch.as_tensor(e, dtype=R.dtype, device=R.device).expand(R.shape[1])
-                           for e in self.eta[:m]])
+        if all(isinstance(e, float) for e in self.eta[:m]):  # constant or scheduled steps: one tensor
+            eta = torch.tensor(self.eta[:m], dtype=R.dtype, device=R.device).unsqueeze(1)
+        else:
+            eta = torch.stack([torch.as_tensor(e, dtype=R.dtype, device=R.device).expand(R.shape[1])
+                               for e in self.eta[:m]])
         g2 = torch.stack(self.g2[:m])
         eg = eta * g2
         slack = (R[1:] - R[:-1] + 0.5 * eg) / R[:-1].clamp(min=1e-300)
