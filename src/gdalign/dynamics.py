@@ -472,7 +472,7 @@ def gradient_descent(W0: Weights, data, loss, steps: int, step: float | str | Ca
         log.add(R, eta, g2)
         if t in rec or last or len(log.R) > 256:
             log.flush()
-        if t in rec or last:
+        if n_records > 0 and (t in rec or last):  # n_records=0: no record, no SVDs (pure throughput)
             frames.append(_metrics_frame(W, data, loss, ref, u_bar, gamma,
                                          {"record": len(frames), "step": t,
                                           "eta": np.broadcast_to(np.asarray(torch.as_tensor(eta).cpu()), (B,)),
