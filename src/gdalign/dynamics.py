@@ -97,11 +97,12 @@ def _check_weights(W0: Weights) -> Weights:
     return [w.detach().clone() for w in W0]
 
 
-def _metrics_frame(W, data, loss, ref, u_bar, gamma, extra: dict, labels) -> pd.DataFrame:
-    m = network_metrics(W, data if labels is None else _Zless(), loss, ref=ref, u_bar=u_bar if labels is None else None,
-                        gamma=gamma, grads=labels is None)
-    if labels is not None:  # the multiclass risk: metrics of the layers only, plus its risk
-        lr, _, G = _objective(data, loss, labels)(W)
+def _metrics_frame(W, data, loss, ref, u_bar, gamma, extra: dict, obj, labels) -> pd.DataFrame:
+    binary = labels is None
+    m = network_metrics(W, data if binary else None, loss, ref=ref, u_bar=u_bar if binary else None,
+                        gamma=gamma, grads=binary)
+    if not binary:  # the multiclass risk: metrics of the layers only, plus its risk
+        lr, _, G = obj(W)
         m["log_risk"] = lr.cpu().numpy()
         m["neg_log_risk"] = -m["log_risk"]
         m["grad_w1"] = G[0].flatten(1).norm(dim=1).cpu().numpy()
@@ -109,11 +110,6 @@ def _metrics_frame(W, data, loss, ref, u_bar, gamma, extra: dict, labels) -> pd.
     m.update({k: np.broadcast_to(np.asarray(v), (B,)) for k, v in extra.items()})
     m["member"] = np.arange(B)
     return pd.DataFrame(m)
-
-
-class _Zless:
-    """Stand-in data for metrics of multi-output networks (no z_i there)."""
-    Z = np.zeros((1, 1))
 
 
 def _meta(kind: str, W0, data, loss, seeds, **params) -> dict:
@@ -248,7 +244,7 @@ def gradient_flow(W0: Weights, data, loss, *, target: float | None = 1000.0, t_m
             t = np.expm1(log1p_t)
         frames.append(_metrics_frame(Wj, data, loss, ref, u_bar, gamma,
                                      {"record": len(frames), "clock": u, "log1p_t": log1p_t, "t": t,
-                                      "n_fev": solver.nfev}, labels))
+                                      "n_fev": solver.nfev}, obj, labels))
 
     field_fn(0.0, y0)
     prev_u, prev_g = 0.0, cache.get("log_dt")
@@ -477,7 +473,7 @@ def gradient_descent(W0: Weights, data, loss, steps: int, step: float | str | Ca
                                          {"record": len(frames), "step": t,
                                           "eta": np.broadcast_to(np.asarray(torch.as_tensor(eta).cpu()), (B,)),
                                           "ball_R": ball_R.cpu().numpy(), "S": log.S.cpu().numpy(),
-                                          "sum_eta_g2": log.sum_eg.cpu().numpy()}, labels))
+                                          "sum_eta_g2": log.sum_eg.cpu().numpy()}, obj, labels))
         done = t
         if last:
             break

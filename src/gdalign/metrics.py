@@ -74,7 +74,10 @@ class Reference:
 
 def network_metrics(W: Weights, data, loss, ref: Reference | None = None, u_bar=None, gamma: float | None = None,
                     grads: bool = True) -> dict[str, np.ndarray]:
-    """Every tracked quantity for B networks (see the module table). Arrays of shape (B,)."""
+    """Every tracked quantity for B networks (see the module table). Arrays of shape (B,).
+
+    ``data`` is only read for scalar-output networks (d_L = 1); pass None for d_L > 1.
+    """
     loss = _losses.get(loss)
     ref = ref or Reference(W)
     L = len(W)
